@@ -1,0 +1,289 @@
+"""Conversations: finding or starting one, listing, reading, read markers.
+
+Every function takes the viewer's id and answers only about conversations the
+viewer takes part in. A conversation that is missing and one that belongs to
+others raise the same NotFoundError, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from messenger import shapes
+from messenger.data import events, utcnow
+from messenger.db import Database
+from messenger.errors import ApiError, conversation_not_found
+from messenger.schema import conversations, messages, participants, users
+
+Conversation = dict[str, Any]
+
+_viewer = participants.alias("viewer")
+_other = participants.alias("other")
+
+
+def find_or_start_conversation(
+    db: Database, viewer_id: int, other_id: int
+) -> tuple[Conversation, bool]:
+    """Return the conversation of two users, starting it if there is none.
+
+    The second value tells whether it was started now. Concurrent calls for
+    the same pair meet at the unique index on the pair: one inserts, the
+    others wait for its commit, insert nothing and read the winner's row.
+    """
+    if viewer_id == other_id:
+        raise ApiError(403, "You cannot start a conversation with yourself")
+
+    low, high = sorted((viewer_id, other_id))
+    now = utcnow()
+    with db.writing() as conn:
+        insert = _insert_ignoring_conflicts(db).values(
+            user_low_id=low, user_high_id=high, created_at=now, last_activity_at=now
+        )
+        new_id = conn.execute(
+            insert.on_conflict_do_nothing().returning(conversations.c.id)
+        ).scalar_one_or_none()
+        if new_id is not None:
+            _add_participants(conn, new_id, (low, high), now)
+            events.record(
+                conn,
+                (low, high),
+                events.CONVERSATION,
+                lambda user_id: _load_one(conn, user_id, new_id),
+                now,
+            )
+            return _load_one(conn, viewer_id, new_id), True
+
+        existing_id = conn.execute(
+            sa.select(conversations.c.id).where(
+                conversations.c.user_low_id == low,
+                conversations.c.user_high_id == high,
+            )
+        ).scalar_one()
+        return _load_one(conn, viewer_id, existing_id), False
+
+
+def get_conversation(
+    db: Database, viewer_id: int, conversation_id: int | None
+) -> Conversation:
+    """Return one conversation as the viewer sees it, or raise NotFoundError."""
+    with db.reading() as conn:
+        return _load_one(conn, viewer_id, conversation_id)
+
+
+def list_conversations(
+    db: Database, viewer_id: int, before_id: int | None, limit: int, *, paging: bool
+) -> list[Conversation]:
+    """The viewer's conversations, newest activity first.
+
+    With ``paging``, the list continues after the conversation ``before_id``
+    in the same order (keyset pagination: a new message moves a conversation
+    to the top, so pages neither repeat nor skip the others). A cursor that
+    is not one of the viewer's conversations raises NotFoundError.
+    """
+    with db.reading() as conn:
+        query = _conversation_query(viewer_id)
+        if paging:
+            cursor = conn.execute(
+                sa.select(participants.c.last_activity_at).where(
+                    participants.c.user_id == viewer_id,
+                    participants.c.conversation_id == before_id,
+                )
+            ).one_or_none()
+            if cursor is None or before_id is None:
+                raise conversation_not_found()
+
+            query = query.where(
+                sa.or_(
+                    _viewer.c.last_activity_at < cursor.last_activity_at,
+                    sa.and_(
+                        _viewer.c.last_activity_at == cursor.last_activity_at,
+                        _viewer.c.conversation_id < before_id,
+                    ),
+                )
+            )
+
+        rows = conn.execute(
+            query.order_by(
+                _viewer.c.last_activity_at.desc(), _viewer.c.conversation_id.desc()
+            ).limit(limit)
+        )
+        return [_shape(row._mapping, viewer_id) for row in rows]
+
+
+def get_other_participant(
+    db: Database, viewer_id: int, conversation_id: int | None
+) -> dict[str, Any]:
+    """The User shape of the viewer's counterpart, or raise NotFoundError."""
+    conversation = get_conversation(db, viewer_id, conversation_id)
+    other: dict[str, Any] = conversation["otherParticipant"]
+    return other
+
+
+def mark_read(db: Database, viewer_id: int, conversation_id: int | None) -> datetime:
+    """Move the viewer's read marker to now and to the newest message.
+
+    The marker never moves back, even when clocks of two hosts disagree.
+    Both participants get a ``read`` event. Returns the new read time.
+    """
+    with db.writing() as conn:
+        marker = conn.execute(
+            sa.select(participants.c.read_at, conversations.c.last_message_id)
+            .join(conversations, conversations.c.id == participants.c.conversation_id)
+            .where(
+                participants.c.conversation_id == conversation_id,
+                participants.c.user_id == viewer_id,
+            )
+            .with_for_update(of=participants)
+        ).one_or_none()
+        if marker is None or conversation_id is None:
+            raise conversation_not_found()
+
+        now = utcnow()
+        read_at = now if marker.read_at is None else max(now, marker.read_at)
+        conn.execute(
+            sa.update(participants)
+            .where(
+                participants.c.conversation_id == conversation_id,
+                participants.c.user_id == viewer_id,
+            )
+            .values(
+                read_at=read_at,
+                last_read_message_id=sa.func.coalesce(marker.last_message_id, 0),
+            )
+        )
+        payload = {
+            "conversationId": str(conversation_id),
+            "userId": str(viewer_id),
+            "readAt": shapes.timestamp(read_at),
+        }
+        events.record(
+            conn,
+            participant_ids(conn, conversation_id),
+            events.READ,
+            lambda _user_id: payload,
+            now,
+        )
+
+    return read_at
+
+
+def participant_ids(conn: Connection, conversation_id: int) -> list[int]:
+    """The ids of both participants of a conversation."""
+    row = conn.execute(
+        sa.select(conversations.c.user_low_id, conversations.c.user_high_id).where(
+            conversations.c.id == conversation_id
+        )
+    ).one()
+    return [row.user_low_id, row.user_high_id]
+
+
+def _add_participants(
+    conn: Connection, conversation_id: int, user_ids: tuple[int, int], now: datetime
+) -> None:
+    conn.execute(
+        sa.insert(participants),
+        [
+            {
+                "conversation_id": conversation_id,
+                "user_id": user_id,
+                "last_activity_at": now,
+                "last_read_message_id": 0,
+                "read_at": None,
+            }
+            for user_id in user_ids
+        ],
+    )
+
+
+def _insert_ignoring_conflicts(db: Database) -> Any:
+    dialect = postgresql if db.is_postgresql else sqlite
+    return dialect.insert(conversations)
+
+
+def _load_one(
+    conn: Connection, viewer_id: int, conversation_id: int | None
+) -> Conversation:
+    if conversation_id is None:
+        raise conversation_not_found()
+
+    row = conn.execute(
+        _conversation_query(viewer_id).where(
+            _viewer.c.conversation_id == conversation_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise conversation_not_found()
+
+    return _shape(row._mapping, viewer_id)
+
+
+def _conversation_query(viewer_id: int) -> sa.Select[Any]:
+    """Select every column of the Conversation shape for one viewer."""
+    last = messages.alias("last_message")
+    unread = (
+        sa.select(sa.func.count())
+        .where(
+            messages.c.conversation_id == _viewer.c.conversation_id,
+            messages.c.id > _viewer.c.last_read_message_id,
+            messages.c.sender_id != viewer_id,
+        )
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            _viewer.c.conversation_id.label("id"),
+            _other.c.read_at.label("other_read_at"),
+            users.c.id.label("other_id"),
+            users.c.username.label("other_username"),
+            users.c.avatar_url.label("other_avatar_url"),
+            last.c.id.label("last_id"),
+            last.c.content.label("last_content"),
+            last.c.created_at.label("last_created_at"),
+            last.c.sender_id.label("last_sender_id"),
+            unread.label("unread_count"),
+        )
+        .select_from(_viewer)
+        .join(conversations, conversations.c.id == _viewer.c.conversation_id)
+        .join(
+            _other,
+            sa.and_(
+                _other.c.conversation_id == _viewer.c.conversation_id,
+                _other.c.user_id != viewer_id,
+            ),
+        )
+        .join(users, users.c.id == _other.c.user_id)
+        .outerjoin(last, last.c.id == conversations.c.last_message_id)
+        .where(_viewer.c.user_id == viewer_id)
+    )
+
+
+def _shape(row: Any, viewer_id: int) -> Conversation:
+    last_message = None
+    if row["last_id"] is not None:
+        last_message = shapes.message(
+            {
+                "id": row["last_id"],
+                "content": row["last_content"],
+                "created_at": row["last_created_at"],
+                "sender_id": row["last_sender_id"],
+            },
+            viewer_id,
+        )
+
+    return {
+        "id": str(row["id"]),
+        "otherParticipant": {
+            "id": str(row["other_id"]),
+            "username": row["other_username"],
+            "avatarURL": row["other_avatar_url"],
+        },
+        "lastMessage": last_message,
+        "hasUnreadMessages": row["unread_count"] > 0,
+        "unreadCount": row["unread_count"],
+        "otherReadAt": shapes.optional_timestamp(row["other_read_at"]),
+    }

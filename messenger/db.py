@@ -1,0 +1,141 @@
+"""The database engine: connection pools, SQLite pragmas, transactions.
+
+The rest of the data layer asks for ``db.reading()`` or ``db.writing()`` and
+gets a connection inside a transaction that commits when the block ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+# How long a SQLite writer waits for another writer's lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# How long a request waits for a pooled PostgreSQL connection before the
+# service answers 503; a short wait sheds load instead of piling up greenlets.
+POOL_TIMEOUT_SECS = 10
+
+
+class Database:
+    """One engine per process, with a read and a write flavour of transaction."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_postgresql = url.startswith("postgresql")
+        if self.is_postgresql:
+            self.engine = _postgresql_engine(url, pool_size)
+        else:
+            self.engine = _sqlite_engine(url)
+
+        # SQLite upgrades a reader to a writer lazily, and that upgrade fails
+        # at once when another writer holds the lock. Writers therefore take
+        # the lock up front with BEGIN IMMEDIATE, where busy_timeout applies.
+        self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """Yield a connection in a transaction meant for reads."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """Yield a connection in a transaction that will write."""
+        with self._write_engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> bool:
+        """Tell whether the database answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            log.warning("database ping failed", exc_info=True)
+            return False
+
+        return True
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def make_psycopg2_cooperative() -> bool:
+    """Let psycopg2 yield to other greenlets while it waits on the network.
+
+    psycopg2 is a C extension that gevent's monkey-patching cannot reach, so
+    without a wait callback one slow query would stall every stream of the
+    worker. Only done when gevent has patched this process (gunicorn's gevent
+    worker does so before it loads the app); returns whether it was done.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+
+    if not monkey.is_module_patched("socket"):
+        return False
+
+    from psycogreen.gevent import patch_psycopg
+
+    patch_psycopg()
+    return True
+
+
+def _postgresql_engine(url: str, pool_size: int) -> Engine:
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=POOL_TIMEOUT_SECS,
+        pool_pre_ping=True,
+        # Parameters carry message text and token ids; errors must not log them.
+        hide_parameters=True,
+        connect_args={"application_name": "messenger"},
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+    engine = sa.create_engine(
+        url,
+        hide_parameters=True,
+        connect_args={
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+        },
+    )
+    sa.event.listen(engine, "connect", _configure_sqlite_connection)
+    sa.event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module, which would
+    # otherwise issue its own BEGIN and defeat BEGIN IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL with NORMAL loses no committed data on an application crash.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,5 @@
+"""The WSGI entry point: ``gunicorn wsgi:app`` (see the Procfile)."""
+
+from messenger import create_app
+
+app = create_app()
