@@ -17,8 +17,9 @@ from flask import Flask
 
 import config
 from messenger import auth, conversations, messages, ops
-from messenger.db import Database, make_psycopg2_cooperative
+from messenger.db import Database
 from messenger.errors import register_error_handlers
+from messenger.green import make_psycopg2_cooperative
 from messenger.runtime import Runtime, install
 from messenger.tokens import TokenSigner
 

@@ -20,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from messenger import shapes
 from messenger.data import users
 from messenger.errors import ApiError, ValidationError, unauthorized
+from messenger.green import run_off_loop
 from messenger.inputs import json_object, string_field
 from messenger.runtime import get_db, get_runtime
 from messenger.tokens import Token
@@ -87,8 +88,8 @@ def sign_up() -> tuple[Response, int]:
     if errors or username is None or password is None:
         raise ApiError(422, "Validation failed", errors)
 
-    password_hash = generate_password_hash(
-        password, method=get_runtime().password_hash_method
+    password_hash = run_off_loop(
+        generate_password_hash, password, get_runtime().password_hash_method
     )
     user = users.create_user(get_db(), username, password_hash)
     log.info("user %s signed up", user["id"])
@@ -171,12 +172,11 @@ def _login_payload(user: dict[str, Any]) -> dict[str, Any]:
 def _password_matches(stored_hash: str | None, password: str) -> bool:
     if stored_hash is None:
         # Hash anyway, so an unknown name answers as slowly as a wrong password.
-        check_password_hash(
-            _stand_in_hash(get_runtime().password_hash_method), password
-        )
+        stand_in = _stand_in_hash(get_runtime().password_hash_method)
+        run_off_loop(check_password_hash, stand_in, password)
         return False
 
-    return check_password_hash(stored_hash, password)
+    return run_off_loop(check_password_hash, stored_hash, password)
 
 
 @functools.cache

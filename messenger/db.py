@@ -70,28 +70,6 @@ class Database:
         self.engine.dispose()
 
 
-def make_psycopg2_cooperative() -> bool:
-    """Let psycopg2 yield to other greenlets while it waits on the network.
-
-    psycopg2 is a C extension that gevent's monkey-patching cannot reach, so
-    without a wait callback one slow query would stall every stream of the
-    worker. Only done when gevent has patched this process (gunicorn's gevent
-    worker does so before it loads the app); returns whether it was done.
-    """
-    try:
-        from gevent import monkey
-    except ImportError:
-        return False
-
-    if not monkey.is_module_patched("socket"):
-        return False
-
-    from psycogreen.gevent import patch_psycopg
-
-    patch_psycopg()
-    return True
-
-
 def _postgresql_engine(url: str, pool_size: int) -> Engine:
     return sa.create_engine(
         url,
