@@ -20,6 +20,7 @@ from messenger import auth, conversations, messages, ops
 from messenger.db import Database
 from messenger.errors import register_error_handlers
 from messenger.green import make_psycopg2_cooperative
+from messenger.inputs import refuse_oversized_body
 from messenger.runtime import Runtime, install
 from messenger.tokens import TokenSigner
 
@@ -57,6 +58,7 @@ def create_app(
     )
     register_error_handlers(app)
     ops.init_request_logging(app)
+    app.before_request(refuse_oversized_body)
     for blueprint in (ops.bp, auth.bp, conversations.bp, messages.bp):
         app.register_blueprint(blueprint)
 
