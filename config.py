@@ -7,6 +7,7 @@ refuses values that make no sense, naming the variable at fault.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,7 +132,9 @@ def _float(
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
-    if not value >= low:
-        raise ConfigError(f"{name} must be at least {low}, not {raw}")
+    if not math.isfinite(value) or value < low:
+        raise ConfigError(
+            f"{name} must be a finite number of at least {low}, not {raw}"
+        )
 
     return value
