@@ -50,7 +50,9 @@ def migrate(url: str) -> None:
 
 def postgres_url(database: str) -> str:
     """The SQLAlchemy URL of a database on the test PostgreSQL server."""
-    admin = sa.engine.make_url(config.database_url({"DATABASE_URL": POSTGRES_ADMIN_URL}))
+    admin = sa.engine.make_url(
+        config.database_url({"DATABASE_URL": POSTGRES_ADMIN_URL})
+    )
     return admin.set(database=database).render_as_string(hide_password=False)
 
 
@@ -134,7 +136,9 @@ def make_app(settings: config.Settings) -> Iterator[Callable[..., Flask]]:
     apps: list[Flask] = []
 
     def build(**changes: Any) -> Flask:
-        app = create_app(replace(settings, **changes), password_hash_method=TEST_PASSWORD_HASH)
+        app = create_app(
+            replace(settings, **changes), password_hash_method=TEST_PASSWORD_HASH
+        )
         app.config["TESTING"] = True
         apps.append(app)
         return app
@@ -219,7 +223,11 @@ def conversation(client: FlaskClient, alice: Person, bob: Person) -> dict[str, A
 
 
 def send(
-    client: FlaskClient, person: Person, conversation_id: str, content: str, **extra: Any
+    client: FlaskClient,
+    person: Person,
+    conversation_id: str,
+    content: str,
+    **extra: Any,
 ) -> Any:
     """Send a message and return the response."""
     return client.post(
@@ -234,7 +242,9 @@ def _empty_tables(url: str) -> None:
     tables = [table.name for table in reversed(metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.execute(
+                sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            )
         else:
             for name in tables:
                 conn.execute(sa.text(f"DELETE FROM {name}"))
