@@ -84,6 +84,11 @@ def list_conversations(
     in the same order (keyset pagination: a new message moves a conversation
     to the top, so pages neither repeat nor skip the others). A cursor that
     is not one of the viewer's conversations raises NotFoundError.
+
+    The cursor is a conversation id, so its position is read as it is now: if
+    the cursor conversation itself gets a new message between two pages, it
+    has moved to the top and the next page starts over from there. Clients
+    learn of that message from the stream anyway and drop repeats by id.
     """
     with db.reading() as conn:
         query = _conversation_query(viewer_id)
