@@ -61,7 +61,7 @@ def json_object() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequestError("Request body must be a JSON object")
 
-    if _depth(body) > _MAX_JSON_DEPTH:
+    if _nested_deeper_than(body, _MAX_JSON_DEPTH):
         raise BadRequestError("Request body is nested too deeply")
 
     return body
@@ -115,11 +115,20 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(item) for item in value.values()), default=0)
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    # Level by level rather than recursively: json accepts bodies nested a
+    # few hundred levels deep, and a recursive walk of one overflows the stack.
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for container in level
+            for child in (
+                container.values() if isinstance(container, dict) else container
+            )
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
 
-    if isinstance(value, list):
-        return 1 + max((_depth(item) for item in value), default=0)
-
-    return 0
+    return True
