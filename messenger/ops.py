@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
@@ -44,14 +44,17 @@ def init_request_logging(app: Flask) -> None:
 
 def loggable_path() -> str:
     """The request path and query, with the value of ``token`` redacted."""
+    # Percent-encoded again, so a decoded newline or quote in the path cannot
+    # end the access line early and forge another one.
+    path = quote(request.path)
     if not request.query_string:
-        return request.path
+        return path
 
     pairs = [
         (name, _REDACTED if name == "token" else value)
         for name, value in request.args.items(multi=True)
     ]
-    return f"{request.path}?{urlencode(pairs, safe='[]')}"
+    return f"{path}?{urlencode(pairs, safe='[]')}"
 
 
 def _start_request() -> None:
