@@ -24,6 +24,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 import config
 from messenger import create_app
@@ -235,6 +236,38 @@ def send(
         json={"content": content, **extra},
         headers=person.headers,
     )
+
+
+# Text that would show an error body leaks internals.
+INTERNAL_MARKERS = [
+    "Traceback",
+    'File "',
+    "sqlalchemy",
+    "psycopg2",
+    "sqlite3",
+    "OperationalError",
+    "SELECT ",
+    "INSERT ",
+    "werkzeug",
+    str(PROJECT_DIR),
+    "site-packages",
+]
+
+
+def assert_json_error(response: TestResponse, status: int) -> dict[str, Any]:
+    """Check the shape every error shares, and return the body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+
+    body: dict[str, Any] = response.get_json()
+    assert isinstance(body["message"], str)
+    assert body["message"]
+
+    text = response.get_data(as_text=True)
+    for marker in INTERNAL_MARKERS:
+        assert marker not in text
+
+    return body
 
 
 def _empty_tables(url: str) -> None:

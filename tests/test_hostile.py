@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from messenger.schema import metadata
-from tests.conftest import PASSWORD, Person, send
+from tests.conftest import PASSWORD, Person, assert_json_error, send
 
 # A body this size is over the 64 KiB limit of API.md.
 OVERSIZED_CHARS = 70 * 1024
@@ -109,17 +109,6 @@ HOSTILE_LIMITS = [
 
 NOT_FOUND = {"message": "Conversation not found"}
 MESSAGE_NOT_FOUND = {"message": "Message not found"}
-
-
-def assert_error(response: TestResponse, status: int) -> dict[str, Any]:
-    """Check a response is a JSON error with that status and return its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-
-    body: dict[str, Any] = response.get_json()
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    return body
 
 
 def path_segment(text: str) -> str:
@@ -238,7 +227,7 @@ def test_a_body_that_is_not_declared_json_is_415(client, endpoint, content_type)
 
     response = endpoint.post(client, data, content_type)
 
-    body = assert_error(response, 415)
+    body = assert_json_error(response, 415)
     assert "application/json" in body["message"]
 
 
@@ -276,7 +265,7 @@ def test_json_with_a_charset_parameter_is_accepted(client, endpoint, content_typ
     ids=repr,
 )
 def test_a_body_that_is_not_a_json_object_is_400(client, endpoint, data):
-    assert_error(endpoint.post(client, data), 400)
+    assert_json_error(endpoint.post(client, data), 400)
 
 
 @pytest.mark.parametrize(
@@ -296,7 +285,7 @@ def test_a_body_that_is_not_a_json_object_is_400(client, endpoint, data):
     ids=lambda raw: repr(raw[:12]),
 )
 def test_a_body_with_an_invalid_value_is_400(client, endpoint, raw_value):
-    assert_error(endpoint.post(client, endpoint.with_member(raw_value)), 400)
+    assert_json_error(endpoint.post(client, endpoint.with_member(raw_value)), 400)
 
 
 def test_nesting_up_to_32_levels_is_accepted(client, endpoint):
@@ -307,7 +296,7 @@ def test_nesting_up_to_32_levels_is_accepted(client, endpoint):
     assert response.status_code == endpoint.success, response.get_json()
 
     response = endpoint.post(client, endpoint.with_member(thirty_three_levels))
-    assert_error(response, 400)
+    assert_json_error(response, 400)
 
 
 @pytest.mark.parametrize(
@@ -317,7 +306,7 @@ def test_a_string_field_of_another_type_is_400(client, endpoint, value):
     for field in endpoint.fields:
         response = endpoint.post_json(client, **{field: value})
 
-        body = assert_error(response, 400)
+        body = assert_json_error(response, 400)
         assert field in body["message"]
 
 
@@ -325,7 +314,7 @@ def test_an_oversized_body_is_413(client, endpoint):
     for field in (*endpoint.fields, "padding"):
         response = endpoint.post_json(client, **{field: "x" * OVERSIZED_CHARS})
 
-        assert_error(response, 413)
+        assert_json_error(response, 413)
 
 
 @pytest.mark.parametrize(
@@ -338,7 +327,7 @@ def test_nul_or_a_lone_surrogate_in_a_string_field_is_422(client, endpoint, valu
         # json.dumps writes both as \u escapes, which JSON allows.
         response = endpoint.post_json(client, **{field: value})
 
-        body = assert_error(response, 422)
+        body = assert_json_error(response, 422)
         assert set(body["errors"]) == {field}
 
 
@@ -362,7 +351,7 @@ def test_unauthenticated_hostile_bodies_are_401(client, conversation):
         oversized = client.post(
             path, data=b"x" * OVERSIZED_CHARS, content_type="application/json"
         )
-        assert_error(oversized, 413)
+        assert_json_error(oversized, 413)
 
 
 # Malicious text ---------------------------------------------------------------
@@ -412,19 +401,19 @@ def test_an_escaped_surrogate_pair_is_one_character(client, alice, conversation)
 def test_hostile_usernames_are_refused_by_the_username_rules(client, text):
     response = client.post("/api/users", json={"username": text, "password": PASSWORD})
 
-    body = assert_error(response, 422)
+    body = assert_json_error(response, 422)
     assert set(body["errors"]) == {"username"}
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT)
 def test_hostile_usernames_match_nobody(client, alice, text):
     login = client.post("/api/login", json={"username": text, "password": PASSWORD})
-    assert assert_error(login, 401)["message"] == "Invalid username or password"
+    assert assert_json_error(login, 401)["message"] == "Invalid username or password"
 
     start = client.post(
         "/api/conversations", json={"username": text}, headers=alice.headers
     )
-    assert assert_error(start, 404)["message"] == "User not found"
+    assert assert_json_error(start, 404)["message"] == "User not found"
 
     search = client.get(
         "/api/usernames", query_string={"search": text}, headers=alice.headers
@@ -479,7 +468,7 @@ def test_480_multi_byte_characters_are_accepted(client, alice, conversation, uni
     assert listing[0]["content"] == content
 
     too_long = send(client, alice, conversation["id"], content + "\u00e9")
-    body = assert_error(too_long, 422)
+    body = assert_json_error(too_long, 422)
     assert body["errors"] == {"content": "Message too long. 480 max"}
 
 
@@ -496,7 +485,7 @@ def test_multi_byte_passwords_count_characters(client):
     too_long = client.post(
         "/api/users", json={"username": "wider", "password": password + "x"}
     )
-    assert set(assert_error(too_long, 422)["errors"]) == {"password"}
+    assert set(assert_json_error(too_long, 422)["errors"]) == {"password"}
 
 
 # Hostile ids ------------------------------------------------------------------
@@ -658,7 +647,7 @@ def test_hostile_searches_are_answered_not_crashed(client, alice, bob, query):
     response = client.get("/api/usernames", query_string=query, headers=alice.headers)
 
     if response.status_code == 422:
-        assert set(assert_error(response, 422)["errors"]) == {"search"}
+        assert set(assert_json_error(response, 422)["errors"]) == {"search"}
     else:
         assert response.status_code == 200
         assert response.get_json() == []
@@ -674,7 +663,7 @@ def test_hostile_page_sizes_are_422(client, alice, conversation, limit):
             path, query_string={"limit": limit}, headers=alice.headers
         )
 
-        assert set(assert_error(response, 422)["errors"]) == {"limit"}
+        assert set(assert_json_error(response, 422)["errors"]) == {"limit"}
 
 
 def test_page_sizes_at_the_bounds_are_accepted(client, alice, conversation):
@@ -783,49 +772,20 @@ def hostile_corpus(
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """Requests that must all fail: (method, path, arguments for client.open)."""
     conversation = {"id": conversation_id}
+    # Bodies that are well formed yet must fail: each request below only
+    # breaks the body further, so it must fail too.
+    refused = {
+        "sign_up": ({}, {"username": "ALICE", "password": "replaced password"}, 409),
+        "login": ({}, {"username": "alice", "password": "not the password"}, 401),
+        "start_conversation": (alice.headers, {"username": "alice"}, 403),
+        "send_message": (mallory.headers, None, 404),
+    }
     for name in BODY_ENDPOINTS:
         endpoint = body_endpoint(name, alice, conversation)
-        if name == "sign_up":
-            # A valid sign-up body would succeed, so aim at a taken name.
-            endpoint = BodyEndpoint(
-                name,
-                endpoint.path,
-                {},
-                {"username": "ALICE", "password": "replaced password"},
-                endpoint.fields,
-                409,
-            )
-
-        if name == "login":
-            endpoint = BodyEndpoint(
-                name,
-                endpoint.path,
-                {},
-                {"username": "alice", "password": "not the password"},
-                endpoint.fields,
-                401,
-            )
-
-        if name == "start_conversation":
-            endpoint = BodyEndpoint(
-                name,
-                endpoint.path,
-                alice.headers,
-                {"username": "alice"},
-                endpoint.fields,
-                403,
-            )
-
-        if name == "send_message":
-            # Mallory's sends must be refused however well formed.
-            endpoint = BodyEndpoint(
-                name,
-                endpoint.path,
-                mallory.headers,
-                endpoint.body,
-                endpoint.fields,
-                404,
-            )
+        headers, body, status = refused[name]
+        endpoint = replace(
+            endpoint, headers=headers, body=body or endpoint.body, success=status
+        )
 
         base = {"headers": endpoint.headers}
         for content_type in (None, "text/plain"):
