@@ -100,12 +100,17 @@ def _render_http_exception(error: HTTPException) -> Response:
 
 
 def _render_unavailable(error: Exception) -> Response:
-    # The database is down or the pool is exhausted: a retry may succeed.
+    # The database is down, the pool exhausted or a lock wait failed: a retry
+    # may succeed. The driver's first line says which; SQL and parameters,
+    # which could carry message text, are left out.
+    cause = getattr(error, "orig", None) or error
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     log.error(
-        "database unavailable on %s %s: %s",
+        "database unavailable on %s %s: %s: %s",
         request.method,
         request.path,
-        type(error).__name__,
+        type(cause).__name__,
+        reason,
     )
     response = error_response(503, "Service temporarily unavailable")
     response.headers["Retry-After"] = "5"
