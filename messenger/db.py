@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,15 @@ class Database:
         """Yield a connection in a transaction that will write."""
         with self._write_engine.begin() as conn:
             yield conn
+
+    def insert_unless_conflicting(self, table: sa.Table) -> Any:
+        """An INSERT that skips rows a unique index already holds.
+
+        Both dialects spell it ``ON CONFLICT DO NOTHING``; with RETURNING, a
+        skipped row returns nothing, so one round trip tells which happened.
+        """
+        dialect = postgresql if self.is_postgresql else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
 
     def ping(self) -> bool:
         """Tell whether the database answers a trivial query."""

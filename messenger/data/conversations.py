@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from messenger import shapes
@@ -41,12 +40,10 @@ def find_or_start_conversation(
     low, high = sorted((viewer_id, other_id))
     now = utcnow()
     with db.writing() as conn:
-        insert = _insert_ignoring_conflicts(db).values(
+        insert = db.insert_unless_conflicting(conversations).values(
             user_low_id=low, user_high_id=high, created_at=now, last_activity_at=now
         )
-        new_id = conn.execute(
-            insert.on_conflict_do_nothing().returning(conversations.c.id)
-        ).scalar_one_or_none()
+        new_id = conn.execute(insert.returning(conversations.c.id)).scalar_one_or_none()
         if new_id is not None:
             _add_participants(conn, new_id, (low, high), now)
             events.record(
@@ -143,7 +140,7 @@ def mark_read(db: Database, viewer_id: int, conversation_id: int | None) -> date
                 participants.c.conversation_id == conversation_id,
                 participants.c.user_id == viewer_id,
             )
-            .with_for_update(of=participants)
+            .with_for_update(of=participants, key_share=True)
         ).one_or_none()
         if marker is None or conversation_id is None:
             raise conversation_not_found()
@@ -203,11 +200,6 @@ def _add_participants(
             for user_id in user_ids
         ],
     )
-
-
-def _insert_ignoring_conflicts(db: Database) -> Any:
-    dialect = postgresql if db.is_postgresql else sqlite
-    return dialect.insert(conversations)
 
 
 def _load_one(

@@ -35,29 +35,41 @@ def record(
 ) -> dict[int, int]:
     """Store one event of ``kind`` for each recipient; return their event ids.
 
-    ``payload_for`` builds the JSON payload as that recipient sees it. Row
-    locks are taken in ascending user id order, the same order as every other
-    writer, so two writers never wait on each other in a cycle.
+    ``payload_for`` builds the JSON payload as that recipient sees it. The
+    recipients' rows are locked in ascending id order (the sorted sub-select
+    locks as it reads), so two writers never wait on each other in a cycle.
+    The lock is FOR NO KEY UPDATE, the one a plain UPDATE takes: FOR UPDATE
+    would also wait for the key-share locks that foreign key checks of other
+    writers hold on the same users, and deadlock with them.
+    Two round trips, whatever the number of recipients.
     """
-    event_ids: dict[int, int] = {}
-    for user_id in sorted(set(recipient_ids)):
-        event_id = conn.execute(
-            sa.update(users)
-            .where(users.c.id == user_id)
-            .values(last_event_id=users.c.last_event_id + 1)
-            .returning(users.c.last_event_id)
-        ).scalar_one()
-        conn.execute(
-            sa.insert(events).values(
-                user_id=user_id,
-                id=event_id,
-                kind=kind,
-                payload=json.dumps(payload_for(user_id), separators=(",", ":")),
-                created_at=now,
-            )
-        )
-        event_ids[user_id] = event_id
-
+    ids = sorted(set(recipient_ids))
+    locked_in_order = (
+        sa.select(users.c.id)
+        .where(users.c.id.in_(ids))
+        .order_by(users.c.id)
+        .with_for_update(key_share=True)
+    )
+    bumped = conn.execute(
+        sa.update(users)
+        .where(users.c.id.in_(locked_in_order.scalar_subquery()))
+        .values(last_event_id=users.c.last_event_id + 1)
+        .returning(users.c.id, users.c.last_event_id)
+    )
+    event_ids = {row.id: row.last_event_id for row in bumped}
+    conn.execute(
+        sa.insert(events),
+        [
+            {
+                "user_id": user_id,
+                "id": event_id,
+                "kind": kind,
+                "payload": json.dumps(payload_for(user_id), separators=(",", ":")),
+                "created_at": now,
+            }
+            for user_id, event_id in event_ids.items()
+        ],
+    )
     return event_ids
 
 

@@ -11,7 +11,7 @@ from messenger import shapes
 from messenger.data import events, utcnow
 from messenger.db import Database
 from messenger.errors import NotFoundError, conversation_not_found
-from messenger.schema import conversations, messages, participants
+from messenger.schema import UTCDateTime, conversations, messages, participants
 
 _MESSAGE_COLUMNS = (
     messages.c.id,
@@ -46,24 +46,11 @@ def create_message(
         if pair is None or conversation_id is None:
             raise conversation_not_found()
 
-        if client_id is not None:
-            earlier = conn.execute(
-                sa.select(*_MESSAGE_COLUMNS).where(
-                    messages.c.conversation_id == conversation_id,
-                    messages.c.sender_id == sender_id,
-                    messages.c.client_id == client_id,
-                )
-            ).one_or_none()
-            if earlier is not None:
-                return shapes.message(
-                    earlier._mapping, sender_id, with_conversation=True
-                ), False
-
         # Never older than the conversation's last activity, so list order
         # holds even when two hosts' clocks disagree slightly.
         now = max(utcnow(), pair.last_activity_at)
         row = conn.execute(
-            sa.insert(messages)
+            db.insert_unless_conflicting(messages)
             .values(
                 conversation_id=conversation_id,
                 sender_id=sender_id,
@@ -72,24 +59,38 @@ def create_message(
                 created_at=now,
             )
             .returning(*_MESSAGE_COLUMNS)
-        ).one()
+        ).one_or_none()
+        if row is None:
+            # The (conversation, sender, clientId) index already holds it.
+            earlier = conn.execute(
+                sa.select(*_MESSAGE_COLUMNS).where(
+                    messages.c.conversation_id == conversation_id,
+                    messages.c.sender_id == sender_id,
+                    messages.c.client_id == client_id,
+                )
+            ).one()
+            shape = shapes.message(earlier._mapping, sender_id, with_conversation=True)
+            return shape, False
+
         conn.execute(
             sa.update(conversations)
             .where(conversations.c.id == conversation_id)
             .values(last_message_id=row.id, last_activity_at=now)
         )
+        is_sender = participants.c.user_id == sender_id
         conn.execute(
             sa.update(participants)
             .where(participants.c.conversation_id == conversation_id)
-            .values(last_activity_at=now)
-        )
-        conn.execute(
-            sa.update(participants)
-            .where(
-                participants.c.conversation_id == conversation_id,
-                participants.c.user_id == sender_id,
+            .values(
+                last_activity_at=now,
+                last_read_message_id=sa.case(
+                    (is_sender, row.id), else_=participants.c.last_read_message_id
+                ),
+                read_at=sa.case(
+                    (is_sender, sa.literal(now, UTCDateTime())),
+                    else_=participants.c.read_at,
+                ),
             )
-            .values(last_read_message_id=row.id, read_at=now)
         )
         events.record(
             conn,
@@ -165,5 +166,5 @@ def _lock_conversation(
                 conversations.c.user_high_id == sender_id,
             ),
         )
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).one_or_none()
