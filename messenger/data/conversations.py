@@ -17,12 +17,92 @@ from messenger import shapes
 from messenger.data import events, utcnow
 from messenger.db import Database
 from messenger.errors import ApiError, conversation_not_found
-from messenger.schema import conversations, messages, participants, users
+from messenger.schema import (
+    UTCDateTime,
+    conversations,
+    messages,
+    participants,
+    users,
+)
 
 Conversation = dict[str, Any]
 
 _viewer = participants.alias("viewer")
 _other = participants.alias("other")
+_last = messages.alias("last_message")
+
+# The hot statements are built once, with bound parameters, so that a request
+# only binds values: building a statement anew also means computing its cache
+# key anew, which costs more than the database's answer to it.
+_VIEWER = sa.bindparam("viewer_id", type_=sa.BigInteger())
+
+_UNREAD = (
+    sa.select(sa.func.count())
+    .where(
+        messages.c.conversation_id == _viewer.c.conversation_id,
+        messages.c.id > _viewer.c.last_read_message_id,
+        messages.c.sender_id != _VIEWER,
+    )
+    .scalar_subquery()
+)
+
+# Every column of the Conversation shape, for one viewer.
+_CONVERSATIONS = (
+    sa.select(
+        _viewer.c.conversation_id.label("id"),
+        _other.c.read_at.label("other_read_at"),
+        users.c.id.label("other_id"),
+        users.c.username.label("other_username"),
+        users.c.avatar_url.label("other_avatar_url"),
+        _last.c.id.label("last_id"),
+        _last.c.content.label("last_content"),
+        _last.c.created_at.label("last_created_at"),
+        _last.c.sender_id.label("last_sender_id"),
+        _UNREAD.label("unread_count"),
+    )
+    .select_from(_viewer)
+    .join(conversations, conversations.c.id == _viewer.c.conversation_id)
+    .join(
+        _other,
+        sa.and_(
+            _other.c.conversation_id == _viewer.c.conversation_id,
+            _other.c.user_id != _VIEWER,
+        ),
+    )
+    .join(users, users.c.id == _other.c.user_id)
+    .outerjoin(_last, _last.c.id == conversations.c.last_message_id)
+    .where(_viewer.c.user_id == _VIEWER)
+)
+
+_ONE = _CONVERSATIONS.where(
+    _viewer.c.conversation_id == sa.bindparam("conversation_id")
+)
+
+_NEWEST_FIRST = (_viewer.c.last_activity_at.desc(), _viewer.c.conversation_id.desc())
+
+_FIRST_PAGE = _CONVERSATIONS.order_by(*_NEWEST_FIRST).limit(sa.bindparam("limit"))
+
+# The page after a cursor: below its (activity time, id) in the list order.
+_cursor_at = sa.bindparam("cursor_at", type_=UTCDateTime())
+_cursor_id = sa.bindparam("cursor_id", type_=sa.BigInteger())
+_NEXT_PAGE = (
+    _CONVERSATIONS.where(
+        sa.or_(
+            _viewer.c.last_activity_at < _cursor_at,
+            sa.and_(
+                _viewer.c.last_activity_at == _cursor_at,
+                _viewer.c.conversation_id < _cursor_id,
+            ),
+        )
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(sa.bindparam("limit"))
+)
+
+_CURSOR = sa.select(participants.c.last_activity_at).where(
+    participants.c.user_id == _VIEWER,
+    participants.c.conversation_id == _cursor_id,
+)
 
 
 def find_or_start_conversation(
@@ -88,31 +168,24 @@ def list_conversations(
     learn of that message from the stream anyway and drop repeats by id.
     """
     with db.reading() as conn:
-        query = _conversation_query(viewer_id)
-        if paging:
-            cursor = conn.execute(
-                sa.select(participants.c.last_activity_at).where(
-                    participants.c.user_id == viewer_id,
-                    participants.c.conversation_id == before_id,
-                )
-            ).one_or_none()
-            if cursor is None or before_id is None:
-                raise conversation_not_found()
+        if not paging:
+            rows = conn.execute(_FIRST_PAGE, {"viewer_id": viewer_id, "limit": limit})
+            return [_shape(row._mapping, viewer_id) for row in rows]
 
-            query = query.where(
-                sa.or_(
-                    _viewer.c.last_activity_at < cursor.last_activity_at,
-                    sa.and_(
-                        _viewer.c.last_activity_at == cursor.last_activity_at,
-                        _viewer.c.conversation_id < before_id,
-                    ),
-                )
-            )
+        cursor_at = conn.execute(
+            _CURSOR, {"viewer_id": viewer_id, "cursor_id": before_id}
+        ).scalar_one_or_none()
+        if cursor_at is None or before_id is None:
+            raise conversation_not_found()
 
         rows = conn.execute(
-            query.order_by(
-                _viewer.c.last_activity_at.desc(), _viewer.c.conversation_id.desc()
-            ).limit(limit)
+            _NEXT_PAGE,
+            {
+                "viewer_id": viewer_id,
+                "cursor_at": cursor_at,
+                "cursor_id": before_id,
+                "limit": limit,
+            },
         )
         return [_shape(row._mapping, viewer_id) for row in rows]
 
@@ -209,54 +282,12 @@ def _load_one(
         raise conversation_not_found()
 
     row = conn.execute(
-        _conversation_query(viewer_id).where(
-            _viewer.c.conversation_id == conversation_id
-        )
+        _ONE, {"viewer_id": viewer_id, "conversation_id": conversation_id}
     ).one_or_none()
     if row is None:
         raise conversation_not_found()
 
     return _shape(row._mapping, viewer_id)
-
-
-def _conversation_query(viewer_id: int) -> sa.Select[Any]:
-    """Select every column of the Conversation shape for one viewer."""
-    last = messages.alias("last_message")
-    unread = (
-        sa.select(sa.func.count())
-        .where(
-            messages.c.conversation_id == _viewer.c.conversation_id,
-            messages.c.id > _viewer.c.last_read_message_id,
-            messages.c.sender_id != viewer_id,
-        )
-        .scalar_subquery()
-    )
-    return (
-        sa.select(
-            _viewer.c.conversation_id.label("id"),
-            _other.c.read_at.label("other_read_at"),
-            users.c.id.label("other_id"),
-            users.c.username.label("other_username"),
-            users.c.avatar_url.label("other_avatar_url"),
-            last.c.id.label("last_id"),
-            last.c.content.label("last_content"),
-            last.c.created_at.label("last_created_at"),
-            last.c.sender_id.label("last_sender_id"),
-            unread.label("unread_count"),
-        )
-        .select_from(_viewer)
-        .join(conversations, conversations.c.id == _viewer.c.conversation_id)
-        .join(
-            _other,
-            sa.and_(
-                _other.c.conversation_id == _viewer.c.conversation_id,
-                _other.c.user_id != viewer_id,
-            ),
-        )
-        .join(users, users.c.id == _other.c.user_id)
-        .outerjoin(last, last.c.id == conversations.c.last_message_id)
-        .where(_viewer.c.user_id == viewer_id)
-    )
 
 
 def _shape(row: Any, viewer_id: int) -> Conversation:

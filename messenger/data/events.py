@@ -25,6 +25,21 @@ MESSAGE = "message"
 CONVERSATION = "conversation"
 READ = "read"
 
+# Built once with bound parameters (see the note in conversations.py).
+_LOCKED_IN_ORDER = (
+    sa.select(users.c.id)
+    .where(users.c.id.in_(sa.bindparam("recipients", expanding=True)))
+    .order_by(users.c.id)
+    .with_for_update(key_share=True)
+)
+_BUMP_COUNTERS = (
+    sa.update(users)
+    .where(users.c.id.in_(_LOCKED_IN_ORDER.scalar_subquery()))
+    .values(last_event_id=users.c.last_event_id + 1)
+    .returning(users.c.id, users.c.last_event_id)
+)
+_INSERT = sa.insert(events)
+
 
 def record(
     conn: Connection,
@@ -43,22 +58,10 @@ def record(
     writers hold on the same users, and deadlock with them.
     Two round trips, whatever the number of recipients.
     """
-    ids = sorted(set(recipient_ids))
-    locked_in_order = (
-        sa.select(users.c.id)
-        .where(users.c.id.in_(ids))
-        .order_by(users.c.id)
-        .with_for_update(key_share=True)
-    )
-    bumped = conn.execute(
-        sa.update(users)
-        .where(users.c.id.in_(locked_in_order.scalar_subquery()))
-        .values(last_event_id=users.c.last_event_id + 1)
-        .returning(users.c.id, users.c.last_event_id)
-    )
+    bumped = conn.execute(_BUMP_COUNTERS, {"recipients": sorted(set(recipient_ids))})
     event_ids = {row.id: row.last_event_id for row in bumped}
     conn.execute(
-        sa.insert(events),
+        _INSERT,
         [
             {
                 "user_id": user_id,

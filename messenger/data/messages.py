@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from messenger import shapes
 from messenger.data import events, utcnow
@@ -20,6 +21,78 @@ _MESSAGE_COLUMNS = (
     messages.c.content,
     messages.c.created_at,
 )
+
+# Statements of the hot paths, built once with bound parameters (see the
+# note in conversations.py). Parameter names differ from column names, which
+# UPDATE reserves for its SET clause.
+_conversation = sa.bindparam("conversation", type_=sa.BigInteger())
+_sender = sa.bindparam("sender", type_=sa.BigInteger())
+_now = sa.bindparam("now", type_=UTCDateTime())
+_message = sa.bindparam("message", type_=sa.BigInteger())
+
+# The sender's conversation, locked until commit (FOR NO KEY UPDATE, as an
+# UPDATE would lock it); no row when the sender is not in it.
+_LOCK_CONVERSATION = (
+    sa.select(
+        conversations.c.user_low_id,
+        conversations.c.user_high_id,
+        conversations.c.last_activity_at,
+    )
+    .where(
+        conversations.c.id == _conversation,
+        sa.or_(
+            conversations.c.user_low_id == _sender,
+            conversations.c.user_high_id == _sender,
+        ),
+    )
+    .with_for_update(key_share=True)
+)
+
+_EARLIER_SEND = sa.select(*_MESSAGE_COLUMNS).where(
+    messages.c.conversation_id == _conversation,
+    messages.c.sender_id == _sender,
+    messages.c.client_id == sa.bindparam("client_id"),
+)
+
+_MAKE_LAST = (
+    sa.update(conversations)
+    .where(conversations.c.id == _conversation)
+    .values(last_message_id=_message, last_activity_at=_now)
+)
+
+# Both participants sort the conversation by this activity; the sender has
+# also read everything up to the message.
+_is_sender = participants.c.user_id == _sender
+_TOUCH_PARTICIPANTS = (
+    sa.update(participants)
+    .where(participants.c.conversation_id == _conversation)
+    .values(
+        last_activity_at=_now,
+        last_read_message_id=sa.case(
+            (_is_sender, _message), else_=participants.c.last_read_message_id
+        ),
+        read_at=sa.case((_is_sender, _now), else_=participants.c.read_at),
+    )
+)
+
+_IS_MEMBER = sa.select(participants.c.user_id).where(
+    participants.c.conversation_id == _conversation,
+    participants.c.user_id == sa.bindparam("viewer", type_=sa.BigInteger()),
+)
+
+_before = sa.bindparam("before", type_=sa.BigInteger())
+_CURSOR = sa.select(messages.c.id).where(
+    messages.c.id == _before, messages.c.conversation_id == _conversation
+)
+
+_page = (
+    sa.select(*_MESSAGE_COLUMNS)
+    .where(messages.c.conversation_id == _conversation)
+    .order_by(messages.c.id.desc())
+    .limit(sa.bindparam("limit"))
+)
+_FIRST_PAGE = _page
+_NEXT_PAGE = _page.where(messages.c.id < _before)
 
 
 def create_message(
@@ -41,8 +114,9 @@ def create_message(
     returns the message stored the first time (and False), whatever the
     content of the retry.
     """
+    ids = {"conversation": conversation_id, "sender": sender_id}
     with db.writing() as conn:
-        pair = _lock_conversation(conn, sender_id, conversation_id)
+        pair = conn.execute(_LOCK_CONVERSATION, ids).one_or_none()
         if pair is None or conversation_id is None:
             raise conversation_not_found()
 
@@ -50,48 +124,26 @@ def create_message(
         # holds even when two hosts' clocks disagree slightly.
         now = max(utcnow(), pair.last_activity_at)
         row = conn.execute(
-            db.insert_unless_conflicting(messages)
-            .values(
-                conversation_id=conversation_id,
-                sender_id=sender_id,
-                content=content,
-                client_id=client_id,
-                created_at=now,
-            )
-            .returning(*_MESSAGE_COLUMNS)
+            _insert_message(db.is_postgresql),
+            {
+                "conversation_id": conversation_id,
+                "sender_id": sender_id,
+                "content": content,
+                "client_id": client_id,
+                "created_at": now,
+            },
         ).one_or_none()
         if row is None:
             # The (conversation, sender, clientId) index already holds it.
-            earlier = conn.execute(
-                sa.select(*_MESSAGE_COLUMNS).where(
-                    messages.c.conversation_id == conversation_id,
-                    messages.c.sender_id == sender_id,
-                    messages.c.client_id == client_id,
-                )
-            ).one()
-            shape = shapes.message(earlier._mapping, sender_id, with_conversation=True)
+            earlier = conn.execute(_EARLIER_SEND, {**ids, "client_id": client_id})
+            shape = shapes.message(
+                earlier.one()._mapping, sender_id, with_conversation=True
+            )
             return shape, False
 
-        conn.execute(
-            sa.update(conversations)
-            .where(conversations.c.id == conversation_id)
-            .values(last_message_id=row.id, last_activity_at=now)
-        )
-        is_sender = participants.c.user_id == sender_id
-        conn.execute(
-            sa.update(participants)
-            .where(participants.c.conversation_id == conversation_id)
-            .values(
-                last_activity_at=now,
-                last_read_message_id=sa.case(
-                    (is_sender, row.id), else_=participants.c.last_read_message_id
-                ),
-                read_at=sa.case(
-                    (is_sender, sa.literal(now, UTCDateTime())),
-                    else_=participants.c.read_at,
-                ),
-            )
-        )
+        changes = {**ids, "message": row.id, "now": now}
+        conn.execute(_MAKE_LAST, changes)
+        conn.execute(_TOUCH_PARTICIPANTS, changes)
         events.record(
             conn,
             (pair.user_low_id, pair.user_high_id),
@@ -120,51 +172,30 @@ def list_messages(
     message of this conversation (else NotFoundError). Reading changes nothing:
     the read marker only moves through mark_read().
     """
+    params = {
+        "conversation": conversation_id,
+        "viewer": viewer_id,
+        "before": before_id,
+        "limit": limit,
+    }
     with db.reading() as conn:
-        member = conn.execute(
-            sa.select(participants.c.user_id).where(
-                participants.c.conversation_id == conversation_id,
-                participants.c.user_id == viewer_id,
-            )
-        ).one_or_none()
+        member = conn.execute(_IS_MEMBER, params).one_or_none()
         if member is None or conversation_id is None:
             raise conversation_not_found()
 
-        query = sa.select(*_MESSAGE_COLUMNS).where(
-            messages.c.conversation_id == conversation_id
-        )
         if paging:
-            cursor = conn.execute(
-                sa.select(messages.c.id).where(
-                    messages.c.id == before_id,
-                    messages.c.conversation_id == conversation_id,
-                )
-            ).one_or_none()
+            cursor = conn.execute(_CURSOR, params).one_or_none()
             if cursor is None or before_id is None:
                 raise NotFoundError("Message not found")
 
-            query = query.where(messages.c.id < before_id)
-
-        rows = conn.execute(query.order_by(messages.c.id.desc()).limit(limit))
+        rows = conn.execute(_NEXT_PAGE if paging else _FIRST_PAGE, params)
         return [shapes.message(row._mapping, viewer_id) for row in rows]
 
 
-def _lock_conversation(
-    conn: Connection, sender_id: int, conversation_id: int | None
-) -> Any:
-    """Lock the sender's conversation row; None when it is not the sender's."""
-    return conn.execute(
-        sa.select(
-            conversations.c.user_low_id,
-            conversations.c.user_high_id,
-            conversations.c.last_activity_at,
-        )
-        .where(
-            conversations.c.id == conversation_id,
-            sa.or_(
-                conversations.c.user_low_id == sender_id,
-                conversations.c.user_high_id == sender_id,
-            ),
-        )
-        .with_for_update(key_share=True)
-    ).one_or_none()
+@functools.cache
+def _insert_message(postgresql_dialect: bool) -> Any:
+    """INSERT of a message that returns nothing when its clientId was used."""
+    dialect = postgresql if postgresql_dialect else sqlite
+    return (
+        dialect.insert(messages).on_conflict_do_nothing().returning(*_MESSAGE_COLUMNS)
+    )

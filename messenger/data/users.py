@@ -24,6 +24,13 @@ _USERNAME_CHARS = frozenset(
 
 _USER_COLUMNS = (users.c.id, users.c.username, users.c.avatar_url)
 
+# The guard runs this on every request, so it is built once (see the note in
+# conversations.py): the user, unless the token presented was revoked.
+_TOKEN_USER = sa.select(*_USER_COLUMNS).where(
+    users.c.id == sa.bindparam("user_id", type_=sa.BigInteger()),
+    ~sa.exists().where(revoked_tokens.c.token_id == sa.bindparam("token_id")),
+)
+
 
 def username_key(username: str) -> str:
     """The case-folded form under which usernames are unique and searched."""
@@ -87,10 +94,9 @@ def find_user_id(db: Database, username: str) -> int:
 
 def get_user_for_token(db: Database, user_id: int, token_id: str) -> User | None:
     """Return the token's user, or None when the user is gone or the token revoked."""
-    revoked = sa.exists().where(revoked_tokens.c.token_id == token_id)
     with db.reading() as conn:
         row = conn.execute(
-            sa.select(*_USER_COLUMNS).where(users.c.id == user_id, ~revoked)
+            _TOKEN_USER, {"user_id": user_id, "token_id": token_id}
         ).one_or_none()
 
     return None if row is None else dict(row._mapping)
