@@ -74,9 +74,10 @@ _CONVERSATIONS = (
     .where(_viewer.c.user_id == _VIEWER)
 )
 
-_ONE = _CONVERSATIONS.where(
-    _viewer.c.conversation_id == sa.bindparam("conversation_id")
-)
+# A conversation id; not named after a column, which UPDATE would reserve.
+_CONVERSATION = sa.bindparam("conversation", type_=sa.BigInteger())
+
+_ONE = _CONVERSATIONS.where(_viewer.c.conversation_id == _CONVERSATION)
 
 _NEWEST_FIRST = (_viewer.c.last_activity_at.desc(), _viewer.c.conversation_id.desc())
 
@@ -102,6 +103,35 @@ _NEXT_PAGE = (
 _CURSOR = sa.select(participants.c.last_activity_at).where(
     participants.c.user_id == _VIEWER,
     participants.c.conversation_id == _cursor_id,
+)
+
+# The viewer's read marker in a conversation, locked until commit, with what
+# moving it needs: the newest message and both participants.
+_LOCK_MARKER = (
+    sa.select(
+        participants.c.read_at,
+        conversations.c.last_message_id,
+        conversations.c.user_low_id,
+        conversations.c.user_high_id,
+    )
+    .join(conversations, conversations.c.id == participants.c.conversation_id)
+    .where(
+        participants.c.conversation_id == _CONVERSATION,
+        participants.c.user_id == _VIEWER,
+    )
+    .with_for_update(of=participants, key_share=True)
+)
+
+_MOVE_MARKER = (
+    sa.update(participants)
+    .where(
+        participants.c.conversation_id == _CONVERSATION,
+        participants.c.user_id == _VIEWER,
+    )
+    .values(
+        read_at=sa.bindparam("read_at", type_=UTCDateTime()),
+        last_read_message_id=sa.bindparam("message_id", type_=sa.BigInteger()),
+    )
 )
 
 
@@ -205,31 +235,17 @@ def mark_read(db: Database, viewer_id: int, conversation_id: int | None) -> date
     The marker never moves back, even when clocks of two hosts disagree.
     Both participants get a ``read`` event. Returns the new read time.
     """
+    ids = {"viewer_id": viewer_id, "conversation": conversation_id}
     with db.writing() as conn:
-        marker = conn.execute(
-            sa.select(participants.c.read_at, conversations.c.last_message_id)
-            .join(conversations, conversations.c.id == participants.c.conversation_id)
-            .where(
-                participants.c.conversation_id == conversation_id,
-                participants.c.user_id == viewer_id,
-            )
-            .with_for_update(of=participants, key_share=True)
-        ).one_or_none()
+        marker = conn.execute(_LOCK_MARKER, ids).one_or_none()
         if marker is None or conversation_id is None:
             raise conversation_not_found()
 
         now = utcnow()
         read_at = now if marker.read_at is None else max(now, marker.read_at)
         conn.execute(
-            sa.update(participants)
-            .where(
-                participants.c.conversation_id == conversation_id,
-                participants.c.user_id == viewer_id,
-            )
-            .values(
-                read_at=read_at,
-                last_read_message_id=sa.func.coalesce(marker.last_message_id, 0),
-            )
+            _MOVE_MARKER,
+            {**ids, "read_at": read_at, "message_id": marker.last_message_id or 0},
         )
         payload = {
             "conversationId": str(conversation_id),
@@ -238,23 +254,13 @@ def mark_read(db: Database, viewer_id: int, conversation_id: int | None) -> date
         }
         events.record(
             conn,
-            participant_ids(conn, conversation_id),
+            (marker.user_low_id, marker.user_high_id),
             events.READ,
             lambda _user_id: payload,
             now,
         )
 
     return read_at
-
-
-def participant_ids(conn: Connection, conversation_id: int) -> list[int]:
-    """The ids of both participants of a conversation."""
-    row = conn.execute(
-        sa.select(conversations.c.user_low_id, conversations.c.user_high_id).where(
-            conversations.c.id == conversation_id
-        )
-    ).one()
-    return [row.user_low_id, row.user_high_id]
 
 
 def _add_participants(
@@ -282,7 +288,7 @@ def _load_one(
         raise conversation_not_found()
 
     row = conn.execute(
-        _ONE, {"viewer_id": viewer_id, "conversation_id": conversation_id}
+        _ONE, {"viewer_id": viewer_id, "conversation": conversation_id}
     ).one_or_none()
     if row is None:
         raise conversation_not_found()
