@@ -26,6 +26,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # service answers 503; a short wait sheds load instead of piling up greenlets.
 POOL_TIMEOUT_SECS = 10
 
+# An unreachable PostgreSQL host fails a request (and /healthz) after this
+# long instead of after the operating system's TCP timeout of minutes.
+CONNECT_TIMEOUT_SECS = 5
+
 
 class Database:
     """One engine per process, with a read and a write flavour of transaction."""
@@ -89,7 +93,10 @@ def _postgresql_engine(url: str, pool_size: int) -> Engine:
         pool_pre_ping=True,
         # Parameters carry message text and token ids; errors must not log them.
         hide_parameters=True,
-        connect_args={"application_name": "messenger"},
+        connect_args={
+            "application_name": "messenger",
+            "connect_timeout": CONNECT_TIMEOUT_SECS,
+        },
     )
 
 

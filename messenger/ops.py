@@ -70,6 +70,9 @@ def _finish_request(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
 
     response.headers["X-Content-Type-Options"] = "nosniff"
+    if not access_log.isEnabledFor(logging.INFO):
+        return response
+
     duration_ms = (time.perf_counter() - g.started_at) * 1000
     access_log.info(
         '%s "%s %s" %s %.1fms',
