@@ -118,9 +118,6 @@ def _render_unavailable(error: Exception) -> Response:
 
 
 def _render_unexpected(error: Exception) -> Response:
-    if isinstance(error, HTTPException):
-        return _render_http_exception(error)
-
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
     return error_response(500, "Internal server error")
 

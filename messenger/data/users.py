@@ -57,16 +57,6 @@ def create_user(db: Database, username: str, password_hash: str) -> User:
     return dict(row._mapping)
 
 
-def get_user(db: Database, user_id: int) -> User | None:
-    """Return the user with that id, or None."""
-    with db.reading() as conn:
-        row = conn.execute(
-            sa.select(*_USER_COLUMNS).where(users.c.id == user_id)
-        ).one_or_none()
-
-    return None if row is None else dict(row._mapping)
-
-
 def find_user_for_login(db: Database, username: str) -> User | None:
     """Return the user with that name (any case) and its password hash, or None."""
     with db.reading() as conn:
