@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+import config
+
 log = logging.getLogger(__name__)
 
 # How long a SQLite writer waits for another writer's lock before giving up.
@@ -36,7 +38,7 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        self.is_postgresql = url.startswith("postgresql")
+        self.is_postgresql = config.is_postgresql(url)
         if self.is_postgresql:
             self.engine = _postgresql_engine(url, pool_size)
         else:

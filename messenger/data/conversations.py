@@ -156,14 +156,13 @@ def find_or_start_conversation(
         new_id = conn.execute(insert.returning(conversations.c.id)).scalar_one_or_none()
         if new_id is not None:
             _add_participants(conn, new_id, (low, high), now)
+            views = {
+                user_id: _load_one(conn, user_id, new_id) for user_id in (low, high)
+            }
             events.record(
-                conn,
-                (low, high),
-                events.CONVERSATION,
-                lambda user_id: _load_one(conn, user_id, new_id),
-                now,
+                conn, (low, high), events.CONVERSATION, views.__getitem__, now
             )
-            return _load_one(conn, viewer_id, new_id), True
+            return views[viewer_id], True
 
         existing_id = conn.execute(
             sa.select(conversations.c.id).where(
