@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import Flask
 
 import config
-from messenger import auth, conversations, messages, ops
+from messenger import auth, conversations, messages, ops, web
 from messenger.db import Database
 from messenger.errors import register_error_handlers
 from messenger.green import make_psycopg2_cooperative
@@ -59,7 +59,7 @@ def create_app(
     register_error_handlers(app)
     ops.init_request_logging(app)
     app.before_request(refuse_oversized_body)
-    for blueprint in (ops.bp, auth.bp, conversations.bp, messages.bp):
+    for blueprint in (ops.bp, auth.bp, conversations.bp, messages.bp, web.bp):
         app.register_blueprint(blueprint)
 
     return app
