@@ -38,6 +38,7 @@ class Settings:
     sse_heartbeat_secs: float
     sse_retry_ms: int
     max_streams_per_user: int
+    sse_buffer_events: int
     event_retention_days: int
     db_pool_size: int
 
@@ -88,6 +89,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         sse_heartbeat_secs=_float(environ, "MESSENGER_SSE_HEARTBEAT", 15.0, low=0.05),
         sse_retry_ms=_int(environ, "MESSENGER_SSE_RETRY_MS", 3000, low=0),
         max_streams_per_user=_int(environ, "MESSENGER_MAX_STREAMS_PER_USER", 32, low=1),
+        sse_buffer_events=_int(environ, "MESSENGER_SSE_BUFFER", 256, low=1),
         event_retention_days=_int(environ, "MESSENGER_EVENT_RETENTION_DAYS", 7, low=1),
         db_pool_size=_int(environ, "MESSENGER_DB_POOL_SIZE", 10, low=1),
     )

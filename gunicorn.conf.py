@@ -43,6 +43,32 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("MESSENGER_LOG_LEVEL", "info")
 
+# How often a worker checks whether it was told to stop.
+_STOP_CHECK_SECS = 0.2
+
+
+def post_worker_init(worker):
+    """End the worker's streams as soon as it is told to stop.
+
+    On SIGTERM gunicorn's gevent worker stops accepting and then waits up to
+    graceful_timeout for open requests, and a stream never finishes by
+    itself. Ending the streams at once lets the worker exit within a second
+    and the clients reconnect to a worker that stays.
+    """
+    import gevent
+
+    from messenger import close_streams
+
+    def close_when_stopping():
+        while worker.alive:
+            gevent.sleep(_STOP_CHECK_SECS)
+
+        closed = close_streams(worker.wsgi)
+        worker.log.info("worker stopping: closed %d streams", closed)
+
+    gevent.spawn(close_when_stopping)
+
+
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,8 +1,9 @@
 """Messenger: a realtime one-to-one web messenger.
 
 ``create_app()`` is the one place that wires the service together: it reads
-the settings, builds the database engine and token signer, and registers the
-blueprints. Importing this package starts nothing.
+the settings, builds the database engine, the token signer and the realtime
+hub and feed, and registers the blueprints. Importing this package starts
+nothing; the feed's thread starts with the first stream.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 from flask import Flask
 
 import config
-from messenger import auth, conversations, messages, ops, web
+from messenger import auth, conversations, messages, ops, stream, web
 from messenger.db import Database
 from messenger.errors import register_error_handlers
+from messenger.feed import Feed
 from messenger.green import make_psycopg2_cooperative
+from messenger.hub import Hub
 from messenger.inputs import refuse_oversized_body
-from messenger.runtime import Runtime, install
+from messenger.runtime import Realtime, Runtime, get_runtime, install
 from messenger.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,10 @@ def create_app(
     if db.is_postgresql and make_psycopg2_cooperative():
         log.info("psycopg2 made cooperative for gevent")
 
+    hub = Hub(
+        max_streams_per_user=settings.max_streams_per_user,
+        buffer_events=settings.sse_buffer_events,
+    )
     install(
         app,
         Runtime(
@@ -54,15 +61,30 @@ def create_app(
             db=db,
             tokens=TokenSigner(app.config["SECRET_KEY"], settings.token_lifetime_secs),
             password_hash_method=password_hash_method,
+            realtime=Realtime(
+                hub, Feed(db, hub, retention_days=settings.event_retention_days)
+            ),
         ),
     )
     register_error_handlers(app)
     ops.init_request_logging(app)
     app.before_request(refuse_oversized_body)
-    for blueprint in (ops.bp, auth.bp, conversations.bp, messages.bp, web.bp):
+    blueprints = (ops.bp, auth.bp, conversations.bp, messages.bp, stream.bp, web.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
     return app
+
+
+def close_streams(app: Flask) -> int:
+    """End every open stream of this process so clients reconnect elsewhere.
+
+    Called when a worker is told to stop; returns how many streams were open.
+    """
+    realtime = get_runtime(app).realtime
+    closed = realtime.hub.close_all()
+    realtime.feed.stop(timeout=0)
+    return closed
 
 
 def _secret_key(settings: config.Settings) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,11 @@ POOL_TIMEOUT_SECS = 10
 # long instead of after the operating system's TCP timeout of minutes.
 CONNECT_TIMEOUT_SECS = 5
 
+# Where a writing transaction collects the (user id, event id) pairs it records.
+_RECORDED_KEY = "messenger.recorded_events"
+
+EventKeys = list[tuple[int, int]]
+
 
 class Database:
     """One engine per process, with a read and a write flavour of transaction."""
@@ -49,6 +54,10 @@ class Database:
         # the lock up front with BEGIN IMMEDIATE, where busy_timeout applies.
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
 
+        # Called with the keys of the stream events a writing() block
+        # recorded, once it has committed; the realtime feed sets it on SQLite.
+        self.on_events_committed: Callable[[EventKeys], None] | None = None
+
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """Yield a connection in a transaction meant for reads."""
@@ -57,9 +66,21 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
-        """Yield a connection in a transaction that will write."""
+        """Yield a connection in a transaction that will write.
+
+        Stream events recorded in the block (see ``note_recorded``) are
+        handed to ``on_events_committed`` after the commit succeeds.
+        """
+        recorded: EventKeys = []
         with self._write_engine.begin() as conn:
-            yield conn
+            conn.info[_RECORDED_KEY] = recorded
+            try:
+                yield conn
+            finally:
+                del conn.info[_RECORDED_KEY]
+
+        if recorded and self.on_events_committed is not None:
+            self.on_events_committed(recorded)
 
     def insert_unless_conflicting(self, table: sa.Table) -> Any:
         """An INSERT that skips rows a unique index already holds.
@@ -84,6 +105,13 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def note_recorded(conn: Connection, keys: Iterable[tuple[int, int]]) -> None:
+    """Remember stream events recorded in the current writing() transaction."""
+    recorded = conn.info.get(_RECORDED_KEY)
+    if recorded is not None:
+        recorded.extend(keys)
 
 
 def _postgresql_engine(url: str, pool_size: int) -> Engine:

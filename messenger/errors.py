@@ -25,11 +25,13 @@ class ApiError(Exception):
         status: int,
         message: str,
         errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
+        self.headers = headers or {}
 
 
 class NotFoundError(ApiError):
@@ -86,7 +88,9 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _render_api_error(error: ApiError) -> Response:
-    return error_response(error.status, error.message, error.errors)
+    response = error_response(error.status, error.message, error.errors)
+    response.headers.update(error.headers)
+    return response
 
 
 def _render_http_exception(error: HTTPException) -> Response:

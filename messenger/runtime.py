@@ -8,19 +8,30 @@ from flask import Flask, current_app
 
 from config import Settings
 from messenger.db import Database
+from messenger.feed import Feed
+from messenger.hub import Hub
 from messenger.tokens import TokenSigner
 
 _EXTENSION_KEY = "messenger"
 
 
 @dataclass(frozen=True)
+class Realtime:
+    """The hub of this process's streams, and the feed that fills it."""
+
+    hub: Hub
+    feed: Feed
+
+
+@dataclass(frozen=True)
 class Runtime:
-    """The settings, database and token signer of one app."""
+    """The settings, database, token signer and realtime machinery of one app."""
 
     settings: Settings
     db: Database
     tokens: TokenSigner
     password_hash_method: str
+    realtime: Realtime
 
 
 def install(app: Flask, runtime: Runtime) -> None:

@@ -150,7 +150,9 @@ def make_app(settings: config.Settings) -> Iterator[Callable[..., Flask]]:
         _empty_tables(settings.database_url)
 
     for app in apps:
-        app.extensions["messenger"].db.dispose()
+        runtime = app.extensions["messenger"]
+        runtime.realtime.feed.stop()
+        runtime.db.dispose()
 
 
 @pytest.fixture
