@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,9 @@ def event(user_id: int, event_id: int) -> Event:
     return Event(user_id, event_id, f"id: {event_id}\n\n".encode())
 
 
-def drain(subscription) -> list[object]:
+def drain(subscription) -> list[Any]:
     """Everything waiting in a subscription's queue."""
-    items: list[object] = []
+    items: list[Any] = []
     while True:
         try:
             items.append(subscription.queue.get_nowait())
