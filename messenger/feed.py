@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import re
 import select
 import threading
 import time
@@ -73,6 +74,9 @@ CATCH_UP_MAX_EVENTS = 1000
 PRUNE_EVERY_SECS = 3600.0
 PRUNE_BATCH_ROWS = 1000
 PRUNE_PAUSE_SECS = 0.05
+
+
+_NOTIFY_PAYLOAD = re.compile(r"([0-9]{1,18}):([0-9]{1,18})")
 
 
 class Feed:
@@ -292,12 +296,12 @@ def _to_events(rows: Iterable[Any]) -> list[Event]:
 
 
 def _parse_key(payload: str) -> tuple[int, int] | None:
-    user_id, _, event_id = payload.partition(":")
-    if not (user_id.isdigit() and event_id.isdigit()):
+    match = _NOTIFY_PAYLOAD.fullmatch(payload)
+    if match is None:
         log.warning("ignoring a malformed notification")
         return None
 
-    return int(user_id), int(event_id)
+    return int(match[1]), int(match[2])
 
 
 def _first_line(error: BaseException) -> str:

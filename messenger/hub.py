@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import logging
 import queue
+import select
 import socket
 import threading
 from collections.abc import Iterable
@@ -97,14 +98,16 @@ class Subscription:
         if self._socket is None:
             return False
 
+        # gevent's recv waits for data even when asked not to, so readability
+        # is checked first; a readable socket with nothing to peek is closed.
         try:
-            peeked = self._socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return False  # nothing to read: the connection is open and quiet
-        except OSError:
-            return True
+            readable, _, _ = select.select([self._socket], [], [], 0)
+            if not readable:
+                return False
 
-        return peeked == b""
+            return self._socket.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def abort(self, reason: str) -> None:
         """Make the stream stop, even while its writer is blocked on the socket.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import re
+import socket
 import time
 from collections.abc import Iterator
 
@@ -40,6 +41,11 @@ REPLAY_PAGE_EVENTS = 500
 # Queued events written to the socket in one go when several are waiting.
 WRITE_BATCH_EVENTS = 64
 
+# The kernel's send buffer of a stream's socket. Left alone it grows to
+# megabytes for a client that stops reading, hiding it from its queue; this
+# bounds the memory an idle stream can pin and lets the queue notice first.
+SEND_BUFFER_BYTES = 64 * 1024
+
 _EVENT_ID = re.compile(r"0|[1-9][0-9]{0,17}")
 
 
@@ -56,11 +62,14 @@ def stream_events() -> Response:
     resume_after, resumable = _requested_resume()
 
     realtime.feed.start()
+    sock = request.environ.get("gunicorn.socket")
     subscription = realtime.hub.subscribe(
         user_id,
         retry_after_secs=max(1, runtime.settings.sse_retry_ms // 1000),
-        sock=request.environ.get("gunicorn.socket"),
+        sock=sock,
     )
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     try:
         with runtime.db.reading() as conn:
             head, kept = events.resume_position(conn, user_id, resume_after)
