@@ -13,11 +13,16 @@ from playwright.sync_api import expect
 
 from tests.browser.people import (
     conversation_entry,
+    log_in,
     messages,
     send,
     sign_up,
     start_conversation,
 )
+
+# The home list's page size, and a list that needs a second page.
+LIST_PAGE = 25
+LONG_LIST = 30
 
 # If any of this ran as HTML, the page would set window.pwned or grow a <b>.
 MARKUP = (
@@ -138,3 +143,34 @@ def test_log_out_returns_to_the_access_page(open_page):
     page.reload()
     expect(page.get_by_role("button", name="Sign up")).to_be_visible()
     expect(page.locator("#home-page")).to_be_hidden()
+
+
+def test_a_long_list_loads_more_as_you_scroll(open_page, web_server, sign_up, client):
+    # Set up through the test app: the same database, with a cheap password hash.
+    sign_up("alice")
+    friends = [sign_up(f"friend{number:02d}") for number in range(LONG_LIST)]
+    conversation_ids = []
+    for friend in friends:
+        started = client.post(
+            "/api/conversations", json={"username": "alice"}, headers=friend.headers
+        )
+        assert started.status_code == 201
+        conversation_ids.append(started.get_json()["id"])
+
+    page = open_page()
+    log_in(page, "alice")
+    names = page.locator("#conversation-list .conversation-name")
+    expect(names).to_have_count(LIST_PAGE)
+
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    newest_first = [friend.username for friend in reversed(friends)]
+    expect(names).to_have_text(newest_first)
+
+    # The oldest entry, loaded last, moves to the top when a message comes.
+    sent = client.post(
+        f"/api/conversations/{conversation_ids[0]}/messages",
+        json={"content": "from the bottom"},
+        headers=friends[0].headers,
+    )
+    assert sent.status_code == 201
+    expect(names).to_have_text([newest_first[-1], *newest_first[:-1]])
