@@ -14,11 +14,13 @@ one test of test_availability.py then shows why.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
@@ -68,6 +70,12 @@ PHONE = {"width": 390, "height": 844}
 # A short reconnect delay, so a page catches up in a fraction of a second.
 SERVER_ENV = {"MESSENGER_SSE_RETRY_MS": "300"}
 
+# A token in a logged URL, other than the redacted placeholder.
+UNREDACTED_TOKEN = re.compile(r"token=(?!\[redacted\])")
+
+# The one request that may carry a token in its URL: EventSource sets no headers.
+STREAM_PATH = "/api/messages"
+
 # A 4xx the page expects (a wrong password, say) still logs this line.
 EXPECTED_CONSOLE = "Failed to load resource"
 
@@ -110,10 +118,15 @@ def browser() -> Iterator[Browser]:
 def web_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[Server]:
     """The Procfile's web command on the test database, with short stream timers.
 
-    Depends on ``app`` so the tables are emptied once the test is over.
+    Depends on ``app`` so the tables are emptied once the test is over. Its
+    log must hold no traceback and no token.
     """
     with start_server(database_url, tmp_path / "server", env=SERVER_ENV) as server:
         yield server
+
+    log = server.log()
+    assert "Traceback" not in log
+    assert not UNREDACTED_TOKEN.search(log)
 
 
 @dataclass
@@ -123,6 +136,7 @@ class Browsing:
     browser: Browser
     contexts: list[BrowserContext] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    stream_urls: list[str] = field(default_factory=list)
 
     def page(self, base_url: str, viewport: dict[str, int] | None = None) -> Page:
         """A page in a fresh context: a person with a browser of their own."""
@@ -138,7 +152,15 @@ class Browsing:
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(f"page: {error}"))
         page.on("console", self._console)
+        page.on("request", lambda request: self._check_url(request.url))
         return page
+
+    def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.path == STREAM_PATH:
+            self.stream_urls.append(url)
+        elif "token" in parse_qs(parts.query):
+            self.errors.append(f"a token in the URL of {parts.path}")
 
     def _console(self, message: Any) -> None:
         if message.type == "error" and EXPECTED_CONSOLE not in message.text:

@@ -31,7 +31,7 @@ MARKUP = (
 )
 
 
-def test_two_people_exchange_messages_live(open_page):
+def test_two_people_exchange_messages_live(open_page, browsing, web_server):
     alice, bob = open_page(), open_page()
     sign_up(alice, "alice")
     sign_up(bob, "bob")
@@ -93,13 +93,17 @@ def test_two_people_exchange_messages_live(open_page):
         assert len(ids) == 3
         assert len(set(ids)) == 3
 
-    # Back home, Alice sees her own last message prefixed.
+    # Back home, Alice sees her own last message prefixed. The new page's
+    # stream resumes from the last event the tab saw.
     alice.get_by_role("link", name="Back to conversations").click()
     alice_entry = conversation_entry(alice, "bob")
     expect(alice_entry.locator(".conversation-preview")).to_have_text(
         "You: line one line two"
     )
     expect(alice_entry.locator(".unread-count")).to_have_count(0)
+    assert "lastEventId=" not in browsing.stream_urls[0]
+    assert re.search(r"[?&]lastEventId=\d+", browsing.stream_urls[-1])
+    assert "Hello Bob" not in web_server.log()
 
 
 def test_home_list_and_tab_title_follow_the_stream(open_page):
@@ -135,6 +139,11 @@ def test_home_list_and_tab_title_follow_the_stream(open_page):
 def test_log_out_returns_to_the_access_page(open_page):
     page = open_page()
     sign_up(page, "alice")
+
+    # A conversation that is not there (or not hers) says so.
+    page.goto("/conversations/999999")
+    expect(page.get_by_text("Conversation not found.")).to_be_visible()
+    page.get_by_role("link", name="Back to conversations").click()
 
     page.get_by_role("button", name="Log out").click()
 

@@ -51,11 +51,26 @@ def test_history_scrolls_back_to_the_first_message(open_page, web_server):
 
     expect(start).to_be_visible()
     expect(shown).to_have_text(texts)
+    scroller.evaluate("box => box.scrollTo(0, 0)")
+    expect(shown.first).to_be_in_viewport()
     ids = page.locator("#message-list > li").evaluate_all(
         "items => items.map(item => item.dataset.id)"
     )
     assert len(set(ids)) == HISTORY_MESSAGES
     assert ids == sorted(ids, key=int)
+
+    # Scrolled up, a new message waits below; at the bottom, it scrolls in.
+    jump = page.get_by_role("button", name="New messages")
+    api_send(web_server, alice["token"], conversation_id, "while reading back")
+    expect(jump).to_be_visible()
+    expect(shown.last).to_have_text("while reading back")
+    expect(shown.last).not_to_be_in_viewport()
+    jump.click()
+    expect(shown.last).to_be_in_viewport()
+    expect(jump).to_be_hidden()
+    api_send(web_server, alice["token"], conversation_id, "at the bottom")
+    expect(shown.last).to_have_text("at the bottom")
+    expect(shown.last).to_be_in_viewport()
 
     # Own messages look different from the other person's.
     mine = page.locator("#message-list > li.message-mine .message-text")
