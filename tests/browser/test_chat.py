@@ -145,10 +145,16 @@ def test_log_out_returns_to_the_access_page(open_page):
     expect(page.get_by_text("Conversation not found.")).to_be_visible()
     page.get_by_role("link", name="Back to conversations").click()
 
+    # A second tab of the same browser follows the log out.
+    other_tab = page.context.new_page()
+    other_tab.goto("/")
+    expect(other_tab.locator("#home-username")).to_have_text("alice")
+
     page.get_by_role("button", name="Log out").click()
 
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
     assert page.evaluate("localStorage.length") == 0
+    expect(other_tab.get_by_role("button", name="Log in")).to_be_visible()
     page.reload()
     expect(page.get_by_role("button", name="Sign up")).to_be_visible()
     expect(page.locator("#home-page")).to_be_hidden()

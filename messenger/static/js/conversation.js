@@ -289,14 +289,17 @@ function markReadIfVisible() {
 
   chat.marking = true;
   const marked = chat.unreadHere;
-  apiRequest("POST", conversationPath(chat.id, "/read_messages"))
-    .then(function () {
+  apiRequest("POST", conversationPath(chat.id, "/read_messages")).then(
+    function () {
+      chat.marking = false;
       chat.unreadHere = Math.max(0, chat.unreadHere - marked);
       drawChatUnread();
-    }, $.noop)
-    .finally(function () {
+      markReadIfVisible();
+    },
+    function () {
       chat.marking = false;
-    });
+    },
+  );
 }
 
 function drawChatUnread() {

@@ -7,7 +7,21 @@ $(bootApp);
 
 function bootApp() {
   $(document).on("visibilitychange", drawTitle);
+  $(window).on("storage", followLoginElsewhere);
   startApp();
+}
+
+// Logging in or out in another tab changes who this tab is for; a token
+// refreshed there changes nothing here.
+function followLoginElsewhere(event) {
+  const change = event.originalEvent;
+  if (change.key !== TOKEN_KEY) {
+    return;
+  }
+
+  if ((change.oldValue === null) !== (change.newValue === null)) {
+    window.location.reload();
+  }
 }
 
 function startApp() {

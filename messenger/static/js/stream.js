@@ -9,7 +9,7 @@
 "use strict";
 
 // Waits before making a new stream once the browser has given up on one.
-const STREAM_BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+const STREAM_BACKOFF_MS = [500, 1000, 2000, 5000, 10000, 30000];
 
 const stream = {
   source: null,
