@@ -13,7 +13,7 @@ export PORT ?= 8000
 # The web command is read from the Procfile, so `make run` runs what Heroku runs.
 WEB_COMMAND := $(shell sed -n 's/^web: *//p' Procfile)
 
-.PHONY: run test lint typecheck migrate clean
+.PHONY: run test lint typecheck migrate screenshots clean
 
 run: $(VENV)/.installed-run
 	$(BIN)/alembic upgrade head
@@ -31,6 +31,10 @@ typecheck: $(VENV)/.installed-dev
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/alembic upgrade head
+
+# The README's pictures of every page, desktop and phone, in docs/screenshots/.
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.browser.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Flask
 
 import config
-from messenger import auth, conversations, messages, ops, stream
+from messenger import auth, conversations, messages, ops, stream, web
 from messenger.db import Database
 from messenger.errors import register_error_handlers
 from messenger.feed import Feed
@@ -69,7 +69,8 @@ def create_app(
     register_error_handlers(app)
     ops.init_request_logging(app)
     app.before_request(refuse_oversized_body)
-    for blueprint in (ops.bp, auth.bp, conversations.bp, messages.bp, stream.bp):
+    blueprints = (ops.bp, auth.bp, conversations.bp, messages.bp, stream.bp, web.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
     return app

@@ -162,17 +162,18 @@ def start_server(
     workers: int | None = None,
     env: Mapping[str, str] | None = None,
     wait: bool = True,
+    port: int | None = None,
 ) -> Iterator[Server]:
     """Run the Procfile's web command on a database; kill it when the block ends.
 
     ``directory`` holds the log and the instance folder; ``env`` adds or
     overrides environment variables. With ``wait`` the block starts once
-    /healthz answers.
+    /healthz answers. ``port`` lets a restarted server keep its address.
     """
     if workers is None:
         workers = 2 if database_url.startswith("postgresql") else 1
 
-    port = free_port()
+    port = port or free_port()
     bin_dir = Path(sys.executable).parent
     directory.mkdir(parents=True, exist_ok=True)
     full_env = {
