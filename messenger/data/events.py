@@ -44,7 +44,7 @@ _LOCKED_IN_ORDER = (
 )
 _BUMP_COUNTERS = (
     sa.update(users)
-    .where(users.c.id.in_(_LOCKED_IN_ORDER.scalar_subquery()))
+    .where(users.c.id.in_(sa.bindparam("recipients", expanding=True)))
     .values(last_event_id=users.c.last_event_id + 1)
     .returning(users.c.id, users.c.last_event_id)
 )
@@ -98,20 +98,26 @@ def record(
 ) -> dict[int, int]:
     """Store one event of ``kind`` for each recipient; return their event ids.
 
-    ``payload_for`` builds the JSON payload as that recipient sees it. The
-    recipients' rows are locked in ascending id order (the sorted sub-select
-    locks as it reads), so two writers never wait on each other in a cycle.
-    The lock is FOR NO KEY UPDATE, the one a plain UPDATE takes: FOR UPDATE
-    would also wait for the key-share locks that foreign key checks of other
-    writers hold on the same users, and deadlock with them.
-    Two round trips, whatever the number of recipients.
+    ``payload_for`` builds the JSON payload as that recipient sees it.
+
+    On PostgreSQL the recipients' rows are first locked by a statement of
+    their own, in ascending id order, so two writers never wait on each other
+    in a cycle. The UPDATE then waits for nobody. (Locking in a sub-select of
+    the UPDATE deadlocked: the outer UPDATE visits rows in its own order and
+    can wait again on a row a concurrent writer changed meanwhile.) The lock
+    is FOR NO KEY UPDATE, the one a plain UPDATE takes: FOR UPDATE would also
+    wait for the key-share locks that foreign key checks of other writers
+    hold on the same users. SQLite writers hold the whole database already.
+    Three round trips on PostgreSQL and two on SQLite, whatever the number
+    of recipients.
     """
-    bump = (
-        _BUMP_COUNTERS_AND_NOTIFY
-        if conn.dialect.name == "postgresql"
-        else _BUMP_COUNTERS
-    )
-    bumped = conn.execute(bump, {"recipients": sorted(set(recipient_ids))})
+    recipients = {"recipients": sorted(set(recipient_ids))}
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCKED_IN_ORDER, recipients)
+        bumped = conn.execute(_BUMP_COUNTERS_AND_NOTIFY, recipients)
+    else:
+        bumped = conn.execute(_BUMP_COUNTERS, recipients)
+
     event_ids = {row.id: row.last_event_id for row in bumped}
     conn.execute(
         _INSERT,
