@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, SERVER_ENV
 from tests.browser.people import (
     api_sign_up,
     conversation_entry,
@@ -14,6 +14,7 @@ from tests.browser.people import (
     start_conversation,
 )
 from tests.conftest import PASSWORD
+from tests.live import start_server
 
 # Enough presses of Tab to reach any control on a page from the top.
 MAX_TABS = 12
@@ -145,3 +146,21 @@ def test_the_keyboard_alone_is_enough(open_page, web_server):
 
     page.keyboard.press("Enter")
     expect(conversation_entry(page, "bob")).to_contain_text("You: by keyboard")
+
+
+def test_development_login_needs_the_username_only(
+    app, database_url, tmp_path, browsing
+):
+    env = {**SERVER_ENV, "MESSENGER_DEV_LOGIN": "1"}
+    with start_server(database_url, tmp_path, env=env) as server:
+        api_sign_up(server, "alice")
+        page = browsing.page(server.base_url)
+        page.goto("/")
+        page.get_by_label("Username", exact=True).fill("nobody")
+        dev_login = page.get_by_role("button", name="username only")
+        dev_login.click()
+        expect(page.locator("#access-username-error")).to_have_text("User not found")
+
+        page.get_by_label("Username", exact=True).fill("alice")
+        dev_login.click()
+        expect(page.locator("#home-username")).to_have_text("alice")
