@@ -1,7 +1,9 @@
-"""After the server restarts, an open page catches up by itself.
+"""Recovering the stream: after a server restart, and after a reset.
 
 The page shows "Reconnecting…" while the server is away, and once it is back
 shows what was sent meanwhile and after, in the same document: no reload.
+When the stream cannot resume from the tab's last id, the page reloads its
+state over the API and goes on live.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import signal
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SERVER_ENV
-from tests.browser.people import api_send, api_sign_up, api_start, log_in
+from tests.browser.people import api_send, api_sign_up, api_start, log_in, sign_up
 from tests.live import SHUTDOWN_TIMEOUT_SECS, free_port, start_server
 
 
@@ -44,3 +46,24 @@ def test_the_page_catches_up_after_a_restart(app, database_url, tmp_path, browsi
             ["before the restart", "while it reconnects", "after the restart"]
         )
         assert page.evaluate("window.sameDocument") is True
+
+
+def test_a_reset_reloads_the_page_state(open_page, web_server):
+    page = open_page()
+    sign_up(page, "alice")
+    bob = api_sign_up(web_server, "bob")
+    api_start(web_server, bob["token"], "alice")
+    names = page.locator("#conversation-list .conversation-name")
+    expect(names).to_have_text(["bob"])
+
+    # An id this tab cannot have seen: the stream answers with a reset.
+    page.evaluate("sessionStorage.setItem(LAST_EVENT_KEY, '999999')")
+    page.reload()
+    expect(names).to_have_text(["bob"])
+    expect(page.locator("#connection-status")).to_be_hidden()
+    page.wait_for_function("sessionStorage.getItem(LAST_EVENT_KEY) !== '999999'")
+
+    # And the page lives on from where the reset put it.
+    carol = api_sign_up(web_server, "carol")
+    api_start(web_server, carol["token"], "alice")
+    expect(names).to_have_text(["carol", "bob"])
