@@ -30,7 +30,6 @@ import re
 import select
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -286,13 +285,11 @@ def _read_after(conn: sa.Connection, behind: dict[int, int]) -> list[Any] | None
 
 
 def _to_events(rows: Iterable[Any]) -> list[Event]:
-    by_user: dict[int, list[Event]] = defaultdict(list)
-    for row in rows:
-        by_user[row.user_id].append(
-            Event(row.user_id, row.id, sse.event_frame(row.id, row.kind, row.payload))
-        )
-
-    return [event for user_events in by_user.values() for event in user_events]
+    """Events from rows that come in id order for each user, as both reads give them."""
+    return [
+        Event(row.user_id, row.id, sse.event_frame(row.id, row.kind, row.payload))
+        for row in rows
+    ]
 
 
 def _parse_key(payload: str) -> tuple[int, int] | None:

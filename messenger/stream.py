@@ -29,7 +29,7 @@ from messenger.data import events
 from messenger.db import Database
 from messenger.errors import ApiError
 from messenger.hub import CLOSE, Event, Hub, Subscription
-from messenger.runtime import Realtime, get_runtime
+from messenger.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def stream_events() -> Response:
         raise ApiError(406, "This endpoint serves text/event-stream only")
 
     runtime = get_runtime()
-    realtime = get_realtime()
+    realtime = runtime.realtime
     user_id = current_user_id()
     resume_after, resumable = _requested_resume()
 
@@ -104,12 +104,6 @@ def stream_events() -> Response:
     return response
 
 
-def get_realtime() -> Realtime:
-    """The realtime machinery of the app handling this request."""
-    realtime: Realtime = get_runtime().realtime
-    return realtime
-
-
 def _accepts_event_stream() -> bool:
     return any(
         mimetype == "text/event-stream" and quality > 0
@@ -119,14 +113,12 @@ def _accepts_event_stream() -> bool:
 
 def _requested_resume() -> tuple[int | None, bool]:
     """The id to resume after, and False when the client sent one we cannot parse."""
-    given = request.headers.get("Last-Event-ID")
-    if given is None or not given.strip():
-        given = request.args.get("lastEventId")
-
-    if given is None or not given.strip():
+    given = (request.headers.get("Last-Event-ID") or "").strip() or (
+        request.args.get("lastEventId") or ""
+    ).strip()
+    if not given:
         return None, True
 
-    given = given.strip()
     if not _EVENT_ID.fullmatch(given):
         return None, False
 
@@ -161,7 +153,6 @@ def _stream_body(
 
             writes = _next_writes(db, subscription, cursor, heartbeat_secs)
 
-        subscription.stop_reason = subscription.stop_reason or "closed"
     finally:
         hub.unsubscribe(subscription)
         log.info(

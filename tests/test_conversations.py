@@ -60,6 +60,13 @@ def listed(client: FlaskClient, person: Person, **params: str) -> list[Any]:
     return body
 
 
+def unread_of(client: FlaskClient, person: Person) -> tuple[int, bool]:
+    """The unread count and flag of the one conversation ``person`` has."""
+    (only,) = listed(client, person)
+    assert isinstance(only["hasUnreadMessages"], bool)
+    return only["unreadCount"], only["hasUnreadMessages"]
+
+
 def read_messages(client: FlaskClient, person: Person, conversation_id: str) -> None:
     """Move ``person``'s read marker in a conversation, asserting a 204."""
     response = client.post(
@@ -223,29 +230,19 @@ def test_unread_count_counts_the_others_messages_after_the_marker(
     assert send(client, alice, conversation_id, "two").status_code == 201
     assert send(client, alice, conversation_id, "three").status_code == 201
 
-    (for_bob,) = listed(client, bob)
-    assert for_bob["unreadCount"] == 2
-    assert for_bob["hasUnreadMessages"] is True
+    assert unread_of(client, bob) == (2, True)
 
     # Alice's own messages never count as unread for her.
-    (for_alice,) = listed(client, alice)
-    assert for_alice["unreadCount"] == 0
-    assert for_alice["hasUnreadMessages"] is False
+    assert unread_of(client, alice) == (0, False)
 
     assert send(client, bob, conversation_id, "four").status_code == 201
-    (for_alice,) = listed(client, alice)
-    assert for_alice["unreadCount"] == 1
-    assert for_alice["hasUnreadMessages"] is True
+    assert unread_of(client, alice) == (1, True)
 
     # Bob replied, which read everything before his reply.
-    (for_bob,) = listed(client, bob)
-    assert for_bob["unreadCount"] == 0
-    assert for_bob["hasUnreadMessages"] is False
+    assert unread_of(client, bob) == (0, False)
 
     read_messages(client, alice, conversation_id)
-    (for_alice,) = listed(client, alice)
-    assert for_alice["unreadCount"] == 0
-    assert for_alice["hasUnreadMessages"] is False
+    assert unread_of(client, alice) == (0, False)
 
 
 def test_unread_counts_are_per_conversation(client, alice, bob, sign_up):
