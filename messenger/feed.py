@@ -91,8 +91,6 @@ class Feed:
         self._thread: threading.Thread | None = None
         self._next_prune = time.monotonic()
         self._behind = True
-        if not db.is_postgresql:
-            db.on_events_committed = self._wakeups.put
 
     def start(self) -> None:
         """Start the thread unless it runs already."""
@@ -100,7 +98,13 @@ class Feed:
             if self._thread is not None:
                 return
 
-            run = self._listen if self.db.is_postgresql else self._poll
+            run = self._listen
+            if not self.db.is_postgresql:
+                # Hooked up only now: with no thread to drain them, wake-ups
+                # would pile up for every write of a process without streams.
+                self.db.on_events_committed = self._wakeups.put
+                run = self._poll
+
             self._thread = threading.Thread(target=run, name="messenger-feed")
             self._thread.daemon = True
             self._thread.start()
@@ -108,6 +112,7 @@ class Feed:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the thread to stop and wait for it."""
         self._stopping.set()
+        self.db.on_events_committed = None
         if self._thread is not None:
             self._thread.join(timeout)
 
