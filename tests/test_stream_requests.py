@@ -144,3 +144,15 @@ def test_pruning_drops_old_events_only_and_resuming_past_them_resets(
     with opened(client, bob, **{"Last-Event-ID": "2"}) as frames:
         next(frames)
         assert '"content":"new"' in next(frames).decode()
+
+
+def test_writes_wake_no_feed_until_a_stream_opens(
+    app, client, alice, bob, conversation
+):
+    db = app.extensions["messenger"].db
+    send(client, alice, conversation["id"], "nobody streams yet")
+    assert db.on_events_committed is None
+
+    with opened(client, bob):
+        # SQLite wakes the feed from the writer; PostgreSQL uses NOTIFY.
+        assert (db.on_events_committed is not None) is (not db.is_postgresql)
